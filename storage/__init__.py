@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, the lifecycle table, repositories and migrations."""
