@@ -51,10 +51,13 @@ class DeadlinePolicy:
 
     ack_workdays: int = 1
     urgent_ack_hours: int = 2
-    handling_workdays: Mapping[str, int] = field(default_factory=_default_handling)
+    # hash=False: the mappings are read-only views, which cannot be hashed themselves.
+    handling_workdays: Mapping[str, int] = field(default_factory=_default_handling, hash=False)
     # Severity can only shorten a kind's limit (an urgent inquiry keeps its 2 days), so a
     # severity entry is a cap, not a replacement.
-    severity_handling_workdays: Mapping[str, int] = field(default_factory=_no_severity_overrides)
+    severity_handling_workdays: Mapping[str, int] = field(
+        default_factory=_no_severity_overrides, hash=False
+    )
     extension_workdays: int = 7
     yellow_workdays_before: int = 1
     escalate_after_overdue_workdays: int = 5

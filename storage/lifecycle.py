@@ -64,7 +64,9 @@ class SupervisionLevel(StrEnum):
 
 
 S = TicketStatus
-OPEN_STATES = frozenset({S.RECEIVED, S.VERIFYING, S.HANDLING, S.REPLIED, S.TRANSFERRING, S.REOPENED})
+OPEN_STATES = frozenset(
+    {S.RECEIVED, S.VERIFYING, S.HANDLING, S.REPLIED, S.TRANSFERRING, S.REOPENED}
+)
 FINAL_STATES = frozenset({S.CLOSED, S.REJECTED, S.WITHDRAWN})
 
 # The one place that says which action moves a ticket from which state to which.

@@ -69,7 +69,9 @@ class Complainant(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(sa_type=String(16))
     channel_user_id: str = Field(sa_type=String(128))
-    anonymity: str = Field(default="real_name", sa_type=String(16))  # real_name/anonymous/confidential
+    anonymity: str = Field(
+        default="real_name", sa_type=String(16)
+    )  # real_name/anonymous/confidential
     name: str | None = Field(default=None, sa_type=String(100))
     phone: str | None = Field(default=None, sa_type=String(32))
     own_plate: str | None = Field(default=None, sa_type=String(16))

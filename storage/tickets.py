@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from storage.errors import ConflictError, TicketNotFound
 from storage.events import append_event
 from storage.lifecycle import OPEN_STATES, Action, TicketStatus, next_status
-from storage.models import Ticket
+from storage.models import Ticket, TicketEvent
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -264,3 +264,29 @@ def list_tickets(
     if status:
         query = query.where(Ticket.status == status)
     return list(session.exec(query).all())
+
+
+def tickets_of_complainant(
+    session: Session, *, complainant_id: int, limit: int = 10, open_only: bool = False
+) -> list[Ticket]:
+    """A complainant's own tickets, newest first."""
+    query = (
+        select(Ticket)
+        .where(Ticket.complainant_id == complainant_id)
+        .order_by(col(Ticket.id).desc())
+        .limit(limit)
+    )
+    if open_only:
+        query = query.where(col(Ticket.status).in_([s.value for s in OPEN_STATES]))
+    return list(session.exec(query).all())
+
+
+def last_reply_note(session: Session, *, ticket_id: int) -> str | None:
+    """The text of the newest reply event, which the complainant may read."""
+    note = session.exec(
+        select(TicketEvent.note)
+        .where(TicketEvent.ticket_id == ticket_id, TicketEvent.action == Action.REPLY.value)
+        .order_by(col(TicketEvent.seq).desc())
+        .limit(1)
+    ).first()
+    return note or None
