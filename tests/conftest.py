@@ -6,11 +6,17 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import count
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from handlers.context import Rules
+from handlers.messages import IncomingAttachment, IncomingMessage, Location, Reply
+from handlers.workdays import WorkCalendar
 from storage.engine import make_engine
 from storage.migrate import upgrade
 
@@ -102,3 +108,98 @@ def any_engine(request: pytest.FixtureRequest) -> Engine:
     fixture = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
     engine: Engine = request.getfixturevalue(fixture)
     return engine
+
+
+# ---------------------------------------------------------------- conversation harness
+
+
+_message_ids = count(1)
+
+
+@dataclass
+class FakeClock:
+    """A clock tests move by hand."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        """The current fake time."""
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        """Move time forward."""
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class FakeChat:
+    """One user talking to the dispatcher through a fake channel, recording a transcript."""
+
+    dispatcher: object
+    user: str = "driver-1"
+    channel: str = "test"
+    language: str = "zh"
+    transcript: list[tuple[str, str]] = field(default_factory=list)
+
+    def send(
+        self,
+        text: str = "",
+        *,
+        choice: str | None = None,
+        attachments: tuple[IncomingAttachment, ...] = (),
+        location: Location | None = None,
+        deep_link: str | None = None,
+        event: str | None = None,
+        message_id: str | None = None,
+    ) -> list[Reply]:
+        """Deliver one message and return the bot's replies."""
+        from bot.dispatcher import Dispatcher
+
+        assert isinstance(self.dispatcher, Dispatcher)
+        message = IncomingMessage(
+            channel=self.channel,
+            message_id=message_id or f"m{next(_message_ids)}",
+            user_key=self.user,
+            received_at=self.dispatcher.clock(),
+            text=text,
+            choice=choice,
+            attachments=attachments,
+            location=location,
+            deep_link=deep_link,
+            language=self.language,
+            event=event,
+        )
+        self.transcript.append(("driver", text or f"[{choice or event or 'attachment'}]"))
+        replies = self.dispatcher.handle(message).replies
+        self.transcript.extend(("bot", r.text) for r in replies)
+        return replies
+
+    def press(self, value: str) -> list[Reply]:
+        """Press the button with this value."""
+        return self.send(choice=value)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A controllable clock starting Monday 2026-11-23 10:00 Beijing time."""
+    return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def calendar() -> WorkCalendar:
+    """The working-day calendar (built once: it caches years)."""
+    return WorkCalendar()
+
+
+@pytest.fixture
+def dispatcher(sqlite_engine: Engine, clock: FakeClock, calendar: WorkCalendar) -> object:
+    """A dispatcher on a fresh SQLite database and the fake clock."""
+    from bot.dispatcher import Dispatcher
+
+    return Dispatcher(engine=sqlite_engine, rules=Rules(calendar=calendar), clock=clock)
+
+
+@pytest.fixture
+def chat(dispatcher: object) -> FakeChat:
+    """A driver on the fake channel."""
+    return FakeChat(dispatcher)

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.logs import configure_logging
-from bot.services import Services
+from bot.scheduler import build_scheduler
+from bot.services import build_services
 from bot.settings import get_settings
 from storage.engine import make_engine
 from storage.migrate import current_revision, head_revision, is_current, upgrade
@@ -45,8 +46,18 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"complaintbot: cannot use the database: {exc}", file=sys.stderr)
         return 2
-    services = Services(settings=settings, engine=engine)
+    services = build_services(settings, engine=engine)
     app = create_app(services)
+    scheduler = build_scheduler(services)
+
+    async def start_jobs(_app: web.Application) -> None:
+        scheduler.start()  # needs the running loop (PITFALLS.md)
+
+    async def stop_jobs(_app: web.Application) -> None:
+        scheduler.shutdown(wait=False)
+
+    app.on_startup.append(start_jobs)
+    app.on_cleanup.append(stop_jobs)
     host = args.host or settings.http_host
     port = args.port or settings.http_port
     log.info("serving on http://%s:%d (database %s)", host, port, settings.backend)
