@@ -158,7 +158,11 @@ def _check_occurred(answer: str, *, now: datetime) -> SlotAnswer:
 
 
 def _check_amount(answer: str, *, now: datetime) -> SlotAnswer:
-    amounts = extract_entities(answer, now=now).amounts_yuan
+    # Asked for an amount, a bare "两千" or "2000" is one, though in free text it may not be.
+    amounts = (
+        extract_entities(answer, now=now).amounts_yuan
+        or extract_entities(f"{answer}元", now=now).amounts_yuan
+    )
     if amounts:
         return SlotAnswer({"amount_yuan": str(amounts[0])})
     try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -33,8 +33,11 @@ def _sqlite_engine(database_url: str, *, echo: bool) -> Engine:
     engine = create_engine(
         url,
         echo=echo,
-        # Connections are cheap; a pool would keep a file lock longer than needed.
-        poolclass=NullPool,
+        # In WAL mode an idle connection holds no lock, and reusing it skips the checkpoint
+        # and sync SQLite does when the last connection to a file closes.
+        poolclass=QueuePool,
+        pool_size=5,
+        max_overflow=10,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
 

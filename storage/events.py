@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session, col, select
 
-from storage.models import TicketEvent
+from storage.models import Ticket, TicketEvent
 
 GENESIS_HASH = "0" * 64
 
@@ -38,12 +39,22 @@ def event_hash(
         to_status,
         note,
         data,
-        # Microseconds survive both backends; the zone is normalised to UTC.
-        created_at.isoformat(timespec="microseconds"),
+        # Microseconds survive both backends; the zone is normalised to UTC because that is
+        # how the time reads back, whatever zone the caller passed.
+        created_at.astimezone(UTC).isoformat(timespec="microseconds"),
         prev_hash,
     ]
     canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+_LAST_EVENT = (
+    select(TicketEvent.seq, TicketEvent.hash)
+    .where(col(TicketEvent.ticket_id) == bindparam("ticket_id"))
+    .order_by(col(TicketEvent.seq).desc())
+    .limit(1)
+)
+_INSERT_EVENT = insert(TicketEvent)
 
 
 def append_event(
@@ -57,43 +68,41 @@ def append_event(
     now: datetime,
     note: str = "",
     data: dict[str, Any] | None = None,
-) -> TicketEvent:
-    """Add the next event of a ticket; callers hold the ticket's version guard."""
-    last = session.exec(
-        select(TicketEvent.seq, TicketEvent.hash)
-        .where(TicketEvent.ticket_id == ticket_id)
-        .order_by(col(TicketEvent.seq).desc())
-        .limit(1)
-    ).first()
+) -> int:
+    """Add the next event of a ticket and return its seq; callers hold the version guard."""
+    # Core statements on the session's connection: this runs for every action, and the
+    # ORM's per-object bookkeeping would cost more than the insert itself.
+    last = session.connection().execute(_LAST_EVENT, {"ticket_id": ticket_id}).first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     payload = dict(data or {})
-    event = TicketEvent(
-        ticket_id=ticket_id,
-        seq=seq,
-        actor=actor,
-        action=action,
-        from_status=from_status,
-        to_status=to_status,
-        note=note,
-        data=payload,
-        created_at=now,
-        prev_hash=prev_hash,
-        hash=event_hash(
-            ticket_id=ticket_id,
-            seq=seq,
-            actor=actor,
-            action=action,
-            from_status=from_status,
-            to_status=to_status,
-            note=note,
-            data=payload,
-            created_at=now,
-            prev_hash=prev_hash,
-        ),
+    session.connection().execute(
+        _INSERT_EVENT,
+        {
+            "ticket_id": ticket_id,
+            "seq": seq,
+            "actor": actor,
+            "action": action,
+            "from_status": from_status,
+            "to_status": to_status,
+            "note": note,
+            "data": payload,
+            "created_at": now,
+            "prev_hash": prev_hash,
+            "hash": event_hash(
+                ticket_id=ticket_id,
+                seq=seq,
+                actor=actor,
+                action=action,
+                from_status=from_status,
+                to_status=to_status,
+                note=note,
+                data=payload,
+                created_at=now,
+                prev_hash=prev_hash,
+            ),
+        },
     )
-    session.add(event)
-    session.flush()
-    return event
+    return seq
 
 
 def list_events(session: Session, *, ticket_id: int) -> list[TicketEvent]:
@@ -120,6 +129,7 @@ class ChainCheck:
 def verify_chain(session: Session, *, ticket_id: int) -> ChainCheck:
     """Recompute every hash of a ticket's trail and report the first event that breaks it."""
     events = list_events(session, ticket_id=ticket_id)
+    version = session.exec(select(Ticket.version).where(Ticket.id == ticket_id)).first()
     prev_hash = GENESIS_HASH
     for expected_seq, event in enumerate(events, start=1):
         if event.seq != expected_seq:
@@ -141,4 +151,7 @@ def verify_chain(session: Session, *, ticket_id: int) -> ChainCheck:
         if recomputed != event.hash:
             return ChainCheck(False, len(events), event.seq, "event content changed")
         prev_hash = event.hash
+    # Every action writes one event and bumps the version once: a deleted last event shows.
+    if version is not None and version != len(events):
+        return ChainCheck(False, len(events), len(events) + 1, "event missing")
     return ChainCheck(True, len(events))

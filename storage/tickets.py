@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from storage.errors import ConflictError, TicketNotFound
@@ -120,7 +121,8 @@ def _intrinsic_changes(action: Action, ticket: Ticket, now: datetime) -> dict[st
     if action is Action.REOPEN:
         return {"reopen_count": ticket.reopen_count + 1, "closed_at": None, "signed_at": None}
     if action is Action.ACCEPT_TRANSFER:
-        return {"unit_id": ticket.pending_unit_id, "pending_unit_id": None, "assignee_id": None}
+        unit_id = ticket.pending_unit_id or ticket.unit_id
+        return {"unit_id": unit_id, "pending_unit_id": None, "assignee_id": None}
     if action is Action.RETURN_TRANSFER:
         return {"pending_unit_id": None}
     return {}
@@ -171,6 +173,8 @@ def apply_action(
     unknown = set(extra) - CHANGEABLE_FIELDS
     if unknown:
         raise ValueError(f"fields not changeable through an action: {sorted(unknown)}")
+    if action is Action.TRANSFER and not extra.get("pending_unit_id"):
+        raise ValueError("a transfer needs the receiving unit (pending_unit_id)")
     values: dict[str, Any] = {
         **extra,
         **_intrinsic_changes(action, ticket, now),
@@ -190,7 +194,8 @@ def apply_action(
         raise ConflictError(ticket_no, version)
     event_data = dict(data or {})
     if extra:
-        event_data.setdefault("changes", {k: _jsonable(v) for k, v in extra.items()})
+        # The recorded changes are the real ones, whatever the caller put in `data`.
+        event_data["changes"] = {k: _jsonable(v) for k, v in extra.items()}
     append_event(
         session,
         ticket_id=ticket.id,
@@ -202,7 +207,9 @@ def apply_action(
         note=note,
         data=event_data,
     )
-    session.refresh(ticket)
+    # The row now holds exactly `values`: set them as loaded state instead of re-reading it.
+    for name, value in values.items():
+        set_committed_value(ticket, name, value)
     return ticket
 
 
