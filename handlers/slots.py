@@ -165,8 +165,11 @@ def _check_amount(answer: str, *, now: datetime) -> SlotAnswer:
     )
     if amounts:
         return SlotAnswer({"amount_yuan": str(amounts[0])})
+    numbers = re.findall(r"\d+(?:\.\d+)?", answer.replace(",", ""))
+    if len(numbers) != 1:  # "500 yuan" is an amount; "2 or 3 hundred" is not one we can keep
+        return SlotAnswer({}, "intake.ask_amount_again")
     try:
-        value = Decimal(answer.replace(",", "").removesuffix("元"))
+        value = Decimal(numbers[0])
     except InvalidOperation:
         return SlotAnswer({}, "intake.ask_amount_again")
     if value < 0 or value > Decimal("100000000"):
@@ -177,7 +180,16 @@ def _check_amount(answer: str, *, now: datetime) -> SlotAnswer:
 RECEIPT_WORDS = {
     "yes": ("开了", "有", "给了", "开票", "有票", "yes"),
     "no": ("没开", "没有", "没给", "不给", "不开", "白条", "无", "no"),
-    "unknown": ("不清楚", "不知道", "忘了", "unknown"),
+    "unknown": (
+        "不清楚",
+        "不知道",
+        "忘了",
+        "unknown",
+        "not sure",
+        "unsure",
+        "don't know",
+        "dont know",
+    ),
 }
 
 

@@ -323,3 +323,17 @@ def test_html_is_kept_verbatim_as_data(chat, sqlite_engine):
 def test_long_description_is_cut_with_notice(chat, sqlite_engine):
     replies = chat.send(FINE_WITHOUT_RECEIPT + "还有" * 5000)
     assert "intake.description_cut" in keys(replies)
+
+
+def test_english_speaking_driver_is_answered_in_english(chat, sqlite_engine):
+    chat.language = "en-US"
+    replies = chat.send(FINE_WITHOUT_RECEIPT)
+    assert replies[-1].key == "intake.ask_privacy"
+    assert "Anonymous" in [c.label for c in replies[-1].choices]
+    chat.press("anonymous")
+    replies = chat.press("yes")
+    _asked, replies = answer_until_summary(chat, replies, answers={"accused": "HN12345"})
+    replies = chat.press("submit")
+    assert replies[0].key == "intake.created"
+    assert TICKET_NO.search(replies[0].text) and "2026-12-14" in replies[0].text
+    assert not re.search(r"[\u4e00-\u9fff]{4,}", replies[0].text.replace("工单", ""))
