@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.channels.webchat import setup_webchat
 from bot.services import Services
 from storage.migrate import current_revision, head_revision
 
@@ -63,4 +64,15 @@ def create_app(services: Services) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SERVICES_KEY] = services
     app.router.add_get("/healthz", healthz)
+    setup_webchat(app, services)
+    settings = services.settings
+    # Channels with credentials are set up only when configured; web chat needs none.
+    if settings.wechat_enabled:
+        from bot.channels.wechat import setup_wechat
+
+        setup_wechat(app, services)
+    if settings.telegram_enabled:
+        from bot.channels.telegram import setup_telegram
+
+        setup_telegram(app, services)
     return app

@@ -318,7 +318,12 @@ def add_evidence(ctx: StepContext, data: dict[str, Any], message: IncomingMessag
         )
         count = len(data["attachments"])
         kind_label = text(f"evidence_kind.{item.kind}", lang)
-        replies.append(reply("intake.evidence_saved", lang, count=count, kind=kind_label))
+        done = (
+            (choice("common.choice_done", "done", lang),) if data.get("slot") == "evidence" else ()
+        )
+        replies.append(
+            reply("intake.evidence_saved", lang, count=count, kind=kind_label, choices=done)
+        )
     return replies
 
 

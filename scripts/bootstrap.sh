@@ -17,6 +17,8 @@ target="."
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-${extras:-base}"
 if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e "$target"
+    # compat mode puts the checkout itself on sys.path, so packages and data files added
+    # after the install are seen without reinstalling.
+    .venv/bin/python -m pip install --quiet -e "$target" --config-settings editable_mode=compat
     touch "$stamp"
 fi

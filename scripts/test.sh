@@ -14,11 +14,15 @@ else
     echo "PostgreSQL is not installed here: its tests will say so and skip (they must run in CI)."
 fi
 
-# Browser tests use Debian's Chromium; install it where we may (root), otherwise they skip.
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's chromium for the browser tests"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-        || echo "could not install chromium: browser tests will skip outside CI"
+# Browser tests use Debian's Chromium, and Chinese text needs a CJK font (the report's
+# charts too); install them where we may (root), otherwise those tests skip outside CI.
+need=""
+[ -x /usr/bin/chromium ] || need="$need chromium"
+fc-list :lang=zh 2>/dev/null | grep -q . || need="$need fonts-noto-cjk"
+if [ -n "$need" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian packages for the browser tests:$need"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null) \
+        || echo "could not install$need: browser tests will skip outside CI"
 fi
 
 .venv/bin/ruff check .

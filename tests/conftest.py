@@ -203,3 +203,9 @@ def dispatcher(sqlite_engine: Engine, clock: FakeClock, calendar: WorkCalendar) 
 def chat(dispatcher: object) -> FakeChat:
     """A driver on the fake channel."""
     return FakeChat(dispatcher)
+
+
+@pytest.fixture
+def another_chat(dispatcher: object) -> FakeChat:
+    """A second driver on the same channel and database."""
+    return FakeChat(dispatcher, user="driver-2")

@@ -132,11 +132,9 @@ def test_cancel_in_the_middle_leaves_nothing(chat, sqlite_engine):
     assert keys(chat.send("/cancel")) == ["common.nothing_to_cancel"]
 
 
-def test_status_of_someone_elses_ticket_is_refused(chat, dispatcher):
-    from conftest import FakeChat
-
+def test_status_of_someone_elses_ticket_is_refused(chat, another_chat):
     ticket_no = file_complaint(chat)
-    other = FakeChat(dispatcher, user="driver-2")
+    other = another_chat
     replies = other.send(f"/status {ticket_no}")
     assert keys(replies) == ["status.not_found"]
     # It looks exactly like an unknown number: nothing about the ticket leaks.
