@@ -13,6 +13,7 @@ from bot.logs import configure_logging
 from bot.scheduler import build_scheduler
 from bot.services import build_services
 from bot.settings import get_settings
+from nlp import LexiconError, get_classifier
 from storage.engine import make_engine
 from storage.migrate import current_revision, head_revision, is_current, upgrade
 
@@ -45,6 +46,12 @@ def run(args: argparse.Namespace) -> int:
             return 2
     except Exception as exc:
         print(f"complaintbot: cannot use the database: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # Load jieba and the lexicon once, before serving: a malformed lexicon stops here.
+        get_classifier(settings.lexicon_file, settings.jieba_cache_dir)
+    except LexiconError as exc:
+        print(f"complaintbot: {exc}", file=sys.stderr)
         return 2
     services = build_services(settings, engine=engine)
     app = create_app(services)
