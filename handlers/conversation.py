@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from handlers import driver_commands, intake
+from handlers import driver_commands, intake, staff_commands
 from handlers.catalog import choice, reply
 from handlers.choices import remember_choices, resolve_choice
 from handlers.context import StepContext
@@ -70,6 +70,9 @@ def _route(
     ctx: StepContext, state: str, data: dict[str, Any], message: IncomingMessage
 ) -> StepResult:
     lang = ctx.language
+    staff = staff_commands.handle_staff_message(ctx, message)
+    if staff is not None:  # a staff command never disturbs the sender's own driver dialogue
+        return StepResult(replies=staff.replies, state=state, data=data)
     if message.event == "unsubscribe":
         return StepResult(state="idle", data={})
     if message.event == "subscribe" and not message.deep_link:

@@ -10,7 +10,9 @@ from typing import Any
 from handlers.catalog import reply
 from handlers.context import StepContext
 from handlers.deadlines import compute_deadlines
+from handlers.escalation import announce_new_ticket
 from handlers.messages import Reply
+from handlers.routing import route_draft
 from handlers.slots import receipt_value
 from storage.complainants import upsert_complainant
 from storage.lifecycle import Action
@@ -103,7 +105,11 @@ def submit(ctx: StepContext, data: dict[str, Any]) -> list[Reply]:
         escalate_at=deadlines.escalate_at,
         deadline_provisional=deadlines.provisional,
     )
+    draft, decision = route_draft(ctx.session, draft=draft, data=data)
     ticket = create_ticket(ctx.session, draft=draft, actor="driver", now=ctx.now)
+    announce_new_ticket(
+        ctx.session, ticket=ticket, decision=decision, now=ctx.now, calendar=ctx.rules.calendar
+    )
     assert ticket.id is not None
     _attach(ctx, data, ticket_id=ticket.id)
     log.info("intake filed %s (%s/%s)", ticket.ticket_no, kind, severity)

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Numeric, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import PortableJSON, UTCDateTime, utcnow
@@ -41,6 +41,8 @@ class Unit(SQLModel, table=True):
     supervising_unit_id: int | None = Field(default=None, foreign_key="units.id")
     region: str = Field(default="", sa_type=String(100))
     active: bool = True
+    aliases: list[str] = _json_list()  # other names drivers use (望城超限站 for 望城治超站)
+    stations: list[str] = _json_list()  # stations and road sections in the unit's patch
 
 
 class Staff(SQLModel, table=True):
@@ -57,6 +59,7 @@ class Staff(SQLModel, table=True):
     wechat_openid: str | None = Field(default=None, sa_type=String(64))
     password_hash: str | None = Field(default=None, sa_type=String(255))
     active: bool = True
+    on_duty: bool = False  # duty supervisor: urgent alerts go here first
     created_at: datetime = _created()
 
 
@@ -104,6 +107,8 @@ class Ticket(SQLModel, table=True):
     complainant_id: int | None = Field(default=None, foreign_key="complainants.id")
     anonymity: str = Field(default="real_name", sa_type=String(16))
     unit_id: int | None = Field(default=None, foreign_key="units.id")
+    # The unit complained about: never the handling unit (DOMAIN.md §9), counted by hot spots.
+    accused_unit_id: int | None = Field(default=None, foreign_key="units.id", index=True)
     pending_unit_id: int | None = Field(default=None, foreign_key="units.id")
     assignee_id: int | None = Field(default=None, foreign_key="staff.id")
     sealed: bool = False  # discipline clue: visible to discipline inspectors only
@@ -151,7 +156,8 @@ class TicketEvent(SQLModel, table=True):
     from_status: str | None = Field(default=None, sa_type=String(16))
     to_status: str | None = Field(default=None, sa_type=String(16))
     note: str = Field(default="", sa_type=Text)
-    data: dict[str, Any] = _json_dict()
+    # Plain JSON, not JSONB: the hash covers the data, and JSONB would rewrite numbers.
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
     created_at: datetime = _created()
     prev_hash: str = Field(sa_type=String(64))
     hash: str = Field(sa_type=String(64))
@@ -269,3 +275,7 @@ class IdentityRead(SQLModel, table=True):
     actor: str = Field(sa_type=String(100))
     reason: str = Field(sa_type=Text)
     created_at: datetime = _created()
+
+
+# The issue-6 tables live apart; importing them here keeps "import storage.models" complete.
+import storage.models_ops  # noqa: E402, F401

@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from storage import models_ops  # noqa: F401
 
 target_metadata = SQLModel.metadata
 
