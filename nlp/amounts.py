@@ -44,6 +44,7 @@ LIMIT_CLAUSE_RE = re.compile(r"限速|时速|车速|速度|限重|限高|限宽|
 MONEY_CUE_RE = re.compile(
     r"罚|钱|费|交|收|元|块钱|[\d十百千万]块|扣|付|赔|退|转账|转(?:他|她|给|了)|押金|工资|价|款|票"
     r"|现金|红包|¥|花了|挣|赚|收入|给|塞|送|包办|掏"
+    r"|每(?:次|回|趟|辆|车|单)|(?:说|讲|谈)好|加钱|拍了"
 )
 # Measure words that after a sum of hundreds or more are more likely a verb (五千包你出来).
 AMBIGUOUS_UNITS = frozenset("包条张本方平成度头只份家处项")
@@ -87,6 +88,11 @@ def _value(m: re.Match[str], following: str) -> tuple[float | None, int]:
     ):
         cn, back = cn[:-1], 1  # 两千一台 is 2000 for one truck, not 2100
     number = parse_chinese(cn)
+    for cut in range(1, len(cn) - 1):
+        if number is not None:
+            break
+        if set(cn[cut:]) & MAGNITUDE_CHARS:
+            number = parse_chinese(cn[cut:])  # 七七八八三千多: the sum is the tail
     return (None if number is None else float(number * multiplier)), back
 
 
@@ -134,9 +140,11 @@ def _plausible(m: re.Match[str], text: str, end: int, explicit: bool, money_talk
         if digits in SERVICE_NUMBERS or len(digits) >= 7 or (digits[0] == "0" and len(digits) > 1):
             return False
     cn = m.group("cn")
+    if cn and cn[0] == "拾" and before in "收捡":
+        return False  # 收拾, 捡拾: a verb, not ten
     if cn and not (set(cn) & MAGNITUDE_CHARS) and not m.group("mul2") and not explicit:
         return False  # 一, 两, 三: counts, not sums
-    if before in "几好":
+    if before == "几" or (before == "好" and text[start - 2 : start - 1] not in "说讲谈定约"):
         return False  # 几十万, 好几千: too vague to record
     if not explicit:
         if text.startswith(NON_MONEY_UNITS, end) and not (

@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from nlp.entities import Entities, EntityExtractor, install_default
-from nlp.labels import CATEGORY_LABELS, KIND_LABELS, SEVERITY_LABELS, SUBCATEGORY_FITS
+from nlp.labels import (
+    CATEGORY_LABELS,
+    ENFORCEMENT_CATEGORIES,
+    KIND_LABELS,
+    SEVERITY_LABELS,
+    SUBCATEGORY_FITS,
+)
 from nlp.lexicon import Lexicon, load_lexicon
 from nlp.matcher import KeywordMatcher
 from nlp.normalize import normalize
@@ -96,7 +102,18 @@ class Classifier:
         if not match.strip():
             return self._empty(entities)
         scores = aggregate(self.matcher.find(match), norm.display, settings.decay)
+        jurisdiction = None
+        for name, spec in self.lexicon.jurisdictions.items():
+            if scores.get("jurisdiction", name) >= spec.min_score:
+                jurisdiction = name
+                break
         enforcement_context = scores.get("context", "enforcement") >= 1
+        if jurisdiction == "traffic_police" and scores.get("context", "transport_actor") < 1:
+            # The traffic police's own doings (扣分, 事故认定) are out of our categories.
+            enforcement_context = False
+            for label in ENFORCEMENT_CATEGORIES:
+                if ("category", label) in scores.totals:
+                    scores.totals[("category", label)] *= settings.context_damping
         if enforcement_context:
             # Platform and road words in an enforcement story are scenery, not the grievance.
             for label in ("service", "infrastructure", "other"):
@@ -129,14 +146,9 @@ class Classifier:
         )
         subcategory = self._subcategory(scores, cat.category)
         severity, emergency, calls, fired = self._severity(
-            scores, kind.kind, cat.category, entities, match, cat.scores
+            scores, kind.kind, cat.category, entities, match, cat.scores, jurisdiction
         )
         domain = self._best(scores, "domain", settings.domain_min)
-        jurisdiction = None
-        for name, spec in self.lexicon.jurisdictions.items():
-            if scores.get("jurisdiction", name) >= spec.min_score:
-                jurisdiction = name
-                break
         confidence = (
             min(kind.confidence, cat.confidence)
             if kind.kind in ("complaint", "report")
@@ -204,6 +216,7 @@ class Classifier:
         entities: Entities,
         match: str,
         cat_scores: dict[str, float],
+        jurisdiction: str | None = None,
     ) -> tuple[str, bool, tuple[str, ...], list[str]]:
         settings = self.lexicon.settings
         fired = []
@@ -236,6 +249,8 @@ class Classifier:
             return "high", False, (), fired
         if kind in ("inquiry", "suggestion") or (category == "other" and not scores.totals):
             return "low", False, (), fired
+        if category == "other" and kind == "complaint" and jurisdiction:
+            return "normal", False, (), fired  # a real grievance, for another body
         if category == "other":
             evidence = max((v for c, v in cat_scores.items() if c != "other"), default=0.0)
             if evidence < settings.category_min and scores.get("kind", "complaint") < 2:
