@@ -45,6 +45,7 @@ MONEY_CUE_RE = re.compile(
     r"罚|钱|费|交|收|元|块钱|[\d十百千万]块|扣|付|赔|退|转账|转(?:他|她|给|了)|押金|工资|价|款|票"
     r"|现金|红包|¥|花了|挣|赚|收入|给|塞|送|包办|掏"
     r"|每(?:次|回|趟|辆|车|单)|(?:说|讲|谈)好|加钱|拍了"
+    r"|一(?:吨|车|趟|人|次|回|辆|台|单|位|个人|方|件|箱)(?=[一二两三四五六七八九十百\d])"
 )
 # Measure words that after a sum of hundreds or more are more likely a verb (五千包你出来).
 AMBIGUOUS_UNITS = frozenset("包条张本方平成度头只份家处项")
@@ -133,7 +134,8 @@ def find_amounts(text: str) -> list[Amount]:
 def _plausible(m: re.Match[str], text: str, end: int, explicit: bool, money_talk: bool) -> bool:
     start = m.start("ar") if m.group("ar") else m.start("cn")
     before = text[start - 1] if start > 0 else " "
-    if (before.isascii() and before.isalnum()) or before in "第之.点:/-米吨#":
+    per_unit = before in "米吨" and text[start - 2 : start - 1] in ("一", "每")  # 一吨三百
+    if (before.isascii() and before.isalnum()) or (before in "第之.点:/-米吨#" and not per_unit):
         return False  # part of a code, an ordinal, 百分之十, 2米5
     if m.group("ar"):
         digits = m.group("ar").replace(",", "").split(".")[0]
@@ -151,7 +153,8 @@ def _plausible(m: re.Match[str], text: str, end: int, explicit: bool, money_talk
             text[end : end + 1] in AMBIGUOUS_UNITS and _at_least_hundreds(m)
         ):
             return False
-        shorthand = (m.group("armul") or "").lower() in ("k", "w")  # 2k, 3w: chat money
+        # 2k, 3w, 2万: chat money (a distance or weight would carry its unit)
+        shorthand = (m.group("armul") or "").lower() in ("k", "w", "万")
         if not money_talk and not shorthand:
             return False
         bare = m.group("ar") and not m.group("armul") and not m.group("mul2")

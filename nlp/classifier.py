@@ -27,12 +27,15 @@ from nlp.scoring import (
     decide_category,
     decide_kind,
     detention_days,
+    first_person,
     question_clauses,
 )
 from nlp.tokenizer import Segmenter
 
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 LONG_TEXT_CHARS = 16  # Chinese characters that make a message a story rather than a greeting
+# Severity triggers that describe what an officer did to the driver: abusive evidence too.
+ABUSE_TRIGGERS = ("violence", "threat", "restraint")
 LABEL_ORDER = ("kind", "category", "subcategory", "domain", "trigger", "jurisdiction")
 # "context" hits only steer scores; they are not reported as labels.
 
@@ -102,6 +105,7 @@ class Classifier:
         if not match.strip():
             return self._empty(entities)
         scores = aggregate(self.matcher.find(match), norm.display, settings.decay)
+        self._abuse_from_triggers(scores)
         jurisdiction = None
         for name, spec in self.lexicon.jurisdictions.items():
             if scores.get("jurisdiction", name) >= spec.min_score:
@@ -133,7 +137,12 @@ class Classifier:
         )
         long_text = len(CJK_RE.findall(match, 0, 200)) >= LONG_TEXT_CHARS
         kind = decide_kind(
-            scores, question_clauses(match), settings.question_weight, narrative, long_text
+            scores,
+            question_clauses(match),
+            settings.question_weight,
+            narrative,
+            long_text,
+            first_person(match),
         )
         cat = decide_category(
             scores,
@@ -176,6 +185,16 @@ class Classifier:
             kind_scores={k: round(v, 2) for k, v in kind.scores.items() if v},
         )
         return _with_explanation(result)
+
+    def _abuse_from_triggers(self, scores: Scores) -> None:
+        """Blows, threats and restraint name the abusive category even in unlisted words."""
+        bonus = self.lexicon.settings.violence_abusive
+        triggers = self.lexicon.triggers
+        if bonus and any(
+            name in triggers and scores.get("trigger", name) >= triggers[name].min_score
+            for name in ABUSE_TRIGGERS
+        ):
+            scores.totals[("category", "abusive")] += bonus
 
     def _empty(self, entities: Entities) -> Classification:
         result = Classification(

@@ -54,6 +54,7 @@ class Settings:
     topic_min: float = 1.0
     inquiry_topic_min: float = 2.0
     rent_seeking_min: float = 2.5
+    violence_abusive: float = 2.0  # abusive evidence from a fired violence/threat/restraint
     domain_min: float = 2.0
     question_weight: float = 1.5
     high_amount_yuan: float = 0.0

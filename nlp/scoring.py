@@ -31,6 +31,8 @@ DETENTION_RE = re.compile(
     r"扣(?:了|车|押|住|下)?[^\s,.，。!?]{0,4}?(?P<n>\d+|[一二两三四五六七八九十半]+)"
     r"(?:多)?(?P<u>天|日|个多月|个月|个礼拜|个星期|周)"
 )
+FIRST_PERSON_RE = re.compile(r"我|俺|咱|本人|自己|偶")
+THIRD_PARTY_REPORT = 1.5
 PROBLEM_CATEGORIES = tuple(c for c in CATEGORIES if c != "other")
 
 
@@ -87,6 +89,11 @@ def aggregate(hits: list[Hit], text: str, decay: float = 1.0) -> Scores:
     return scores
 
 
+def first_person(text: str) -> bool:
+    """Whether the writer speaks of themself (我, 俺, 咱...), as a complainant does."""
+    return FIRST_PERSON_RE.search(text) is not None
+
+
 def question_clauses(text: str) -> int:
     """How many clauses end like a question (…吗, …么, …不, ？)."""
     return len(QUESTION_END_RE.findall(text))
@@ -122,6 +129,7 @@ def decide_kind(
     question_weight: float,
     narrative: float = 0.0,
     long_text: bool = False,
+    first_person: bool = True,
 ) -> KindDecision:
     """Kind from kind keywords weighed against the problem the message describes.
 
@@ -131,6 +139,9 @@ def decide_kind(
     k = scores.section("kind", KINDS)
     k["inquiry"] += question_weight * min(questions, 2)
     problem = max(scores.section("category", PROBLEM_CATEGORIES).values())
+    road = scores.get("category", "infrastructure") >= problem > 0  # roads hurt everyone alike
+    if not first_person and k["report"] >= 1 and not road:
+        k["report"] += THIRD_PARTY_REPORT  # a witness's account: nobody says what happened to me
     harm = k["complaint"] + 0.5 * problem + narrative
     evidence = {
         "complaint": harm + (1.0 if problem >= 1.5 or k["complaint"] > 0 else 0.0),
