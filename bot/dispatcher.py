@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,7 +120,8 @@ class Dispatcher:
             state, data = (
                 ("idle", {})
                 if conversation is None
-                else (conversation.state, dict(conversation.data))
+                # A deep copy: steps edit nested lists (evidence), and the ORM must see a change.
+                else (conversation.state, copy.deepcopy(conversation.data))
             )
             language = language_of(message.language)
             prefix: list[Reply] = []
@@ -152,6 +154,7 @@ class Dispatcher:
                 language=language,
                 now=now,
                 expires_at=None if result.state == "idle" else now + self.rules.config.draft_ttl,
+                loaded=conversation,
             )
             stored = [{**r.to_json(), "key": r.key} for r in replies]
             store_inbound_replies(

@@ -9,12 +9,18 @@ from handlers.messages import Choice, IncomingMessage, Reply
 LAST_CHOICES = "_choices"
 
 
-def remember_choices(data: dict[str, Any], replies: list[Reply]) -> None:
-    """Keep the last offered choices, so "1" or a label typed on WeChat maps to a value."""
+def remember_choices(
+    data: dict[str, Any], replies: list[Reply], *, same_question: bool = False
+) -> None:
+    """Keep the last offered choices, so "1" or a label typed on WeChat maps to a value.
+
+    With `same_question` (the state did not move, e.g. a photo was acknowledged) replies
+    without choices keep the earlier ones, so "1" still picks from the pending question.
+    """
     offered = [c for r in replies for c in r.choices]
     if offered:
         data[LAST_CHOICES] = [[c.label, c.value] for c in offered]
-    else:
+    elif not same_question:
         data.pop(LAST_CHOICES, None)
 
 

@@ -36,9 +36,13 @@ def save_conversation(
     language: str,
     now: datetime,
     expires_at: datetime | None,
+    loaded: Conversation | None = None,
 ) -> Conversation:
-    """Insert or update a conversation's state (data is replaced whole, never edited in place)."""
-    conversation = load_conversation(session, channel=channel, user_key=user_key)
+    """Insert or update a conversation's state (data is replaced whole, never edited in place).
+
+    `loaded` is the row the caller already holds, which saves reading it a second time.
+    """
+    conversation = loaded or load_conversation(session, channel=channel, user_key=user_key)
     if conversation is None:
         conversation = Conversation(channel=channel, user_key=user_key)
         session.add(conversation)
@@ -63,8 +67,9 @@ def claim_inbound(session: Session, *, channel: str, message_id: str, now: datet
         statement = sqlite_insert(ProcessedMessage).values(values).on_conflict_do_nothing()
     else:  # pragma: no cover - only the two supported backends exist
         statement = insert(ProcessedMessage).values(values)
-    result = session.execute(statement)
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: SQLAlchemy reports -1 rows for ON CONFLICT on PostgreSQL.
+    inserted = session.execute(statement.returning(ProcessedMessage.message_id)).first()
+    return inserted is not None
 
 
 def store_inbound_replies(
