@@ -112,8 +112,8 @@ class Classifier:
                 jurisdiction = name
                 break
         enforcement_context = scores.get("context", "enforcement") >= 1
-        if jurisdiction == "traffic_police" and scores.get("context", "transport_actor") < 1:
-            # The traffic police's own doings (扣分, 事故认定) are out of our categories.
+        if jurisdiction and scores.get("context", "transport_actor") < 1:
+            # Another body's own doings (交警扣分, 城管拖车) are out of our categories.
             enforcement_context = False
             for label in ENFORCEMENT_CATEGORIES:
                 if ("category", label) in scores.totals:
@@ -152,6 +152,7 @@ class Classifier:
             inquiry_topic_min=settings.inquiry_topic_min,
             rent_seeking_min=settings.rent_seeking_min,
             enforcement_context=enforcement_context,
+            other_body=jurisdiction is not None,
         )
         subcategory = self._subcategory(scores, cat.category)
         severity, emergency, calls, fired = self._severity(

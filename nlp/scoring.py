@@ -34,6 +34,8 @@ DETENTION_RE = re.compile(
 FIRST_PERSON_RE = re.compile(r"我|俺|咱|本人|自己|偶")
 THIRD_PARTY_REPORT = 1.5
 PROBLEM_CATEGORIES = tuple(c for c in CATEGORIES if c != "other")
+LEAN_PREFIX = "lean_"
+LEAN_FACTOR = 0.5
 
 
 @dataclass
@@ -193,6 +195,7 @@ def decide_category(
     inquiry_topic_min: float,
     rent_seeking_min: float,
     enforcement_context: bool = False,
+    other_body: bool = False,
 ) -> CategoryDecision:
     """Category: best score, rent_seeking first among enforcement, 'other' below the minimum."""
     cat = scores.section("category", CATEGORIES)
@@ -207,8 +210,8 @@ def decide_category(
         best = "rent_seeking"  # money to skip the procedure outranks the procedure's faults
     if cat[best] < floor or cat["other"] > cat[best]:
         best = "other"
-        if kind in ("complaint", "report") and enforcement_context and cat["other"] < floor:
-            best = _nearest_enforcement(scores, cat)
+        if kind in ("complaint", "report") and cat["other"] < floor and not other_body:
+            best = _nearest(scores, cat, floor, enforcement_context)
     s1 = cat[best] if best != "other" else max(cat["other"], floor - cat[ranked[0]])
     s2 = max((cat[c] for c in CATEGORIES if c != best), default=0.0)
     confidence = _confidence(s1, s2, scale=3.0) if s1 > 0 else 0.2
@@ -216,13 +219,27 @@ def decide_category(
     return CategoryDecision(best, confidence, alternatives, cat)
 
 
-def _nearest_enforcement(scores: Scores, cat: dict[str, float]) -> str:
-    """A grievance about enforcement that names no category: the nearest one, else other."""
-    weak = {c: cat[c] for c in ENFORCEMENT_CATEGORIES}
-    for sub, lean in CROSS_CUTTING_LEANS.items():
-        weak[lean] += 0.5 * scores.get("subcategory", sub)
+def lean(scores: Scores, category: str) -> float:
+    """Weak evidence for a category (an actor, an object, a typical verb): it only resolves
+    messages that name no category outright (lexicon `[context.lean_<category>]`)."""
+    return scores.get("context", LEAN_PREFIX + category)
+
+
+def _nearest(scores: Scores, cat: dict[str, float], floor: float, enforcement: bool) -> str:
+    """A grievance that names no category: the nearest one by weak cues, else other.
+
+    In an enforcement story any cue decides among the enforcement categories; elsewhere
+    the evidence and the weak cues must add up to the floor. Named evidence, however weak,
+    counts twice as much as a lean cue.
+    """
+    options = ENFORCEMENT_CATEGORIES if enforcement else PROBLEM_CATEGORIES
+    weak = {c: cat[c] + LEAN_FACTOR * lean(scores, c) for c in options}
+    if enforcement:
+        for sub, leaning in CROSS_CUTTING_LEANS.items():
+            weak[leaning] += 0.5 * scores.get("subcategory", sub)
     guess = max(sorted(weak), key=lambda c: (weak[c], -CATEGORIES.index(c)))
-    return guess if weak[guess] > 0 else "other"
+    enough = weak[guess] > 0 if enforcement else weak[guess] >= floor
+    return guess if enough else "other"
 
 
 def _confidence(best: float, runner: float, *, scale: float) -> float:
