@@ -62,6 +62,10 @@ def sniff(head: bytes) -> tuple[str, Kind] | None:
         return "audio/amr", "voice"
     if head.startswith(b"ID3"):
         return "audio/mpeg", "voice"
+    if head.startswith(b"OggS"):  # Telegram voice notes are Ogg/Opus
+        return "audio/ogg", "voice"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # Matroska/WebM (Android screen recordings)
+        return "video/webm", "video"
     # A bare MPEG audio frame: 11 sync bits, then a layer that is not the reserved 00.
     if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06:
         return "audio/mpeg", "voice"

@@ -357,3 +357,11 @@ async def test_root_redirects_to_the_chat(chat: Chat) -> None:
     response = await chat.client.get("/?src=u-TEST01", allow_redirects=False)
     assert response.status == 302
     assert response.headers["Location"] == "/chat?src=u-TEST01"
+
+
+def test_voice_and_webm_are_recognised_by_their_magic_bytes() -> None:
+    from bot.attachments import sniff
+
+    assert sniff(b"OggS\x00\x02" + b"\x00" * 10) == ("audio/ogg", "voice")
+    assert sniff(b"\x1a\x45\xdf\xa3" + b"\x00" * 12) == ("video/webm", "video")
+    assert sniff(b"MZ\x90\x00" + b"\x00" * 12) is None  # a Windows executable stays refused
