@@ -6,6 +6,7 @@ from typing import Any
 
 from handlers.catalog import choice, reply, text
 from handlers.context import StepContext
+from handlers.facts import describe_facts
 from handlers.filing import submit
 from handlers.messages import Choice, IncomingMessage, Reply, StepResult
 from handlers.slots import (
@@ -362,43 +363,6 @@ def on_summary(ctx: StepContext, data: dict[str, Any], picked: str | None) -> St
     again = _summary(ctx, data)
     again.replies = [reply("intake.ask_submit_again", lang, choices=again.replies[-1].choices)]
     return again
-
-
-FACT_ORDER = (
-    "occurred_text",
-    "place_text",
-    "accused",
-    "plates",
-    "amount_yuan",
-    "receipt",
-    "own_plate",
-    "phone",
-)
-FACT_KEYS = {
-    "occurred_text": "fact.occurred",
-    "place_text": "fact.place",
-    "accused": "fact.accused",
-    "plates": "fact.plates",
-    "amount_yuan": "fact.amount",
-    "receipt": "fact.receipt",
-    "own_plate": "fact.own_plate",
-    "phone": "fact.contact",
-}
-
-
-def describe_facts(facts: dict[str, Any], lang: str, *, separator: str = "") -> str:
-    """The known facts as short labelled phrases, for the driver to check."""
-    parts = []
-    for name in FACT_ORDER:
-        value = facts.get(name)
-        if value in (None, "", []):
-            continue
-        if name == "plates":
-            value = "、".join(value)
-        elif name == "receipt":
-            value = text(f"intake.receipt_{value}", lang)
-        parts.append(text(FACT_KEYS[name], lang, value=value))
-    return (separator or text("fact.separator", lang)).join(parts)
 
 
 def pending_question(ctx: StepContext, state: str, data: dict[str, Any]) -> list[Reply]:
