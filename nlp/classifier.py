@@ -20,6 +20,7 @@ from nlp.labels import (
 )
 from nlp.lexicon import Lexicon, load_lexicon
 from nlp.matcher import KeywordMatcher
+from nlp.model import KeywordView, Model, load_model, opinion
 from nlp.normalize import normalize
 from nlp.scoring import (
     Scores,
@@ -86,8 +87,11 @@ def _short(label: str) -> str:
 class Classifier:
     """A lexicon, a jieba segmenter and an entity extractor, ready to classify."""
 
-    def __init__(self, lexicon: Lexicon, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, lexicon: Lexicon, cache_dir: Path | None = None, model: Model | None = None
+    ) -> None:
         self.lexicon = lexicon
+        self.model = model
         self.segmenter = Segmenter(lexicon.words, cache_dir)
         self.matcher = KeywordMatcher(
             lexicon.entries, lexicon.settings, self.segmenter, lexicon.aliases
@@ -165,9 +169,33 @@ class Classifier:
             else kind.confidence
         )
         matched = self._matched(scores, fired)
+        final_kind, category = kind.kind, cat.category
+        if self.model is not None:
+            view = KeywordView(
+                kind.kind,
+                cat.category,
+                kind.confidence,
+                cat.confidence,
+                kind.scores,
+                cat.scores,
+                severity == "urgent",
+            )
+            said = opinion(self.model, view, match, matched, settings)
+            if (said.kind, said.category) != (kind.kind, cat.category):
+                final_kind, category = said.kind, said.category
+                subcategory = self._subcategory(scores, category)
+                if severity != "urgent":  # a keyword-urgent message stays urgent
+                    severity, emergency, calls, fired = self._severity(
+                        scores, final_kind, category, entities, match, cat.scores, jurisdiction
+                    )
+                    matched = self._matched(scores, fired)
+            if said.urgent and severity != "urgent" and final_kind in ("complaint", "report"):
+                severity = "urgent"
+            if said.reasons:
+                matched["model"] = list(said.reasons)
         result = Classification(
-            kind=kind.kind,
-            category=cat.category,
+            kind=final_kind,
+            category=category,
             subcategory=subcategory,
             severity=severity,
             domain=domain,
@@ -181,7 +209,9 @@ class Classifier:
             jurisdiction_channel=(
                 self.lexicon.jurisdictions[jurisdiction].channel if jurisdiction else None
             ),
-            alternatives=cat.alternatives,
+            alternatives=tuple(c for c in (cat.category, *cat.alternatives) if c != category)[:3]
+            if category != cat.category
+            else cat.alternatives,
             category_scores={k: round(v, 2) for k, v in cat.scores.items() if v},
             kind_scores={k: round(v, 2) for k, v in kind.scores.items() if v},
         )
@@ -302,6 +332,8 @@ def _with_explanation(result: Classification) -> Classification:
     if words:
         parts.append("（依据：" + "、".join(f"“{w}”" for w in words[:4]) + "）")
     parts.append(f"；严重程度：{_short(SEVERITY_LABELS[result.severity])}")
+    if result.matched.get("model"):
+        parts.append("；模型：" + " ".join(f"'{w}'" for w in result.matched["model"]))
     if result.uncertain:
         parts.append("；把握不大，请您确认类别")
     if result.emergency:
@@ -326,7 +358,7 @@ def get_classifier(extra_lexicon: Path | None = None, cache_dir: Path | None = N
     with _lock:
         classifier = _cache.get(key)
         if classifier is None:
-            classifier = Classifier(load_lexicon(key[0]), key[1])
+            classifier = Classifier(load_lexicon(key[0]), key[1], load_model())
             _cache[key] = classifier
         if extra_lexicon is not None or _active is None:
             _active = classifier

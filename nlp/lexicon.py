@@ -63,6 +63,11 @@ class Settings:
     negators: tuple[str, ...] = ("没", "没有", "不", "未", "别", "无")
     negation_fillers: tuple[str, ...] = ("也", "都", "并", "还", "可", "从来", "根本")
     rhetorical_markers: tuple[str, ...] = ("吗", "么", "是啥", "是什么", "?")
+    model_weight: float = 0.0  # share of the n-gram model in a weak category decision
+    model_kind_weight: float = 0.0  # the same for a weak kind decision
+    model_gate: float = 0.45  # keyword confidence below which the model is consulted
+    model_strong: float = 3.0  # a keyword category score this high is never blended
+    model_urgent_min: float = 2.0  # model posterior that raises to urgent (above 1: never)
 
 
 @dataclass(frozen=True, slots=True)
