@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.periodic import monthly_work, survey_pass
 from bot.services import Services
 from handlers.escalation import SweepReport, sweep
 from handlers.hot_spots import detect_hot_spots
@@ -68,7 +69,18 @@ def build_scheduler(services: Services) -> AsyncIOScheduler:
         if found:
             log.info("hot spots: %d new", found)
 
+    async def surveys() -> None:
+        # Every replica may run it: surveys are claimed row by row (handlers.surveys).
+        run = await asyncio.to_thread(survey_pass, services)
+        if run.total or run.postponed:
+            log.info("surveys: %s", run)
+
+    async def monthly() -> None:
+        await monthly_work(services)
+
     scheduler.add_job(deliver_outbox, "interval", seconds=2, id="outbox", **defaults)
+    scheduler.add_job(surveys, "interval", minutes=1, id="surveys", **defaults)
+    scheduler.add_job(monthly, "interval", minutes=30, id="monthly", **defaults)
     scheduler.add_job(sla_sweep, "interval", minutes=5, id="sla-sweep", **defaults)
     scheduler.add_job(hot_spot_scan, "interval", minutes=30, id="hot-spots", **defaults)
     scheduler.add_job(flag_stale_sends, "interval", minutes=1, id="outbox-stale", **defaults)

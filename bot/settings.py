@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     max_description_chars: int = Field(default=2000, ge=200, le=20000)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     callback_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
+    wechat_survey_template_id: str = ""
+    reports_dir: Path = Path("data/reports")
 
     @field_validator("database_url")
     @classmethod

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from handlers import driver_commands, intake, staff_commands
+from handlers import driver_commands, intake, staff_commands, survey_answers
 from handlers.catalog import choice, reply
 from handlers.choices import remember_choices, resolve_choice
 from handlers.context import StepContext
@@ -62,7 +62,7 @@ def handle_message(
 ) -> StepResult:
     """Decide the replies and the next state for one incoming message."""
     result = _route(ctx, state, dict(data), message)
-    remember_choices(result.data, result.replies)
+    remember_choices(result.data, result.replies, same_question=result.state == state)
     return result
 
 
@@ -84,6 +84,9 @@ def _route(
     command = None if picked else parse_command(message.text)
     if command is not None:
         return _command(ctx, state, data, message, *command)
+    answered = survey_answers.survey_reply(ctx, state, data, message)
+    if answered is not None:  # a callback answer, typed while idle or a survey button
+        return answered
 
     evidence: list[Reply] = []
     if message.attachments:
@@ -258,4 +261,5 @@ STATE_STEPS: dict[str, Step] = {
     ),
     "inquiry.forward": _on_forward,
     "inquiry.answered": _on_forward,
+    **survey_answers.STEPS,
 }

@@ -20,6 +20,7 @@ from handlers.catalog import text
 from handlers.deadlines import DeadlinePolicy, extend_deadline
 from handlers.messages import Choice
 from handlers.notify import Notice, send_notice, status_notice, tell_driver, ticket_notice
+from handlers.surveys import schedule_survey
 from handlers.workdays import WorkCalendar
 from storage.events import list_events
 from storage.lifecycle import Action, IllegalTransition, RejectReason
@@ -216,11 +217,19 @@ def reply_to_driver(
 
 
 def close(
-    session: Session, *, staff_id: int, ticket_no: str, now: datetime, note: str = ""
+    session: Session,
+    *,
+    staff_id: int,
+    ticket_no: str,
+    now: datetime,
+    note: str = "",
+    calendar: WorkCalendar | None = None,
 ) -> Ticket:
-    """办结: close a replied ticket."""
+    """办结: close a replied ticket and schedule its callback survey (回访)."""
     person, ticket = authorize(session, staff_id=staff_id, ticket_no=ticket_no, action="close")
-    return _act(session, person, ticket, Action.CLOSE, now, note=note.strip())
+    ticket = _act(session, person, ticket, Action.CLOSE, now, note=note.strip())
+    schedule_survey(session, ticket=ticket, now=now, calendar=calendar)
+    return ticket
 
 
 def reject(
