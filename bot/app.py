@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.channels.webchat import setup_webchat
+from bot.console import setup_console
 from bot.services import Services
 from storage.migrate import current_revision, head_revision
 
@@ -65,6 +66,7 @@ def create_app(services: Services) -> web.Application:
     app[SERVICES_KEY] = services
     app.router.add_get("/healthz", healthz)
     setup_webchat(app, services)
+    setup_console(app, services)
     settings = services.settings
     # Channels with credentials are set up only when configured; web chat needs none.
     if settings.wechat_enabled:

@@ -278,4 +278,6 @@ class IdentityRead(SQLModel, table=True):
 
 
 # The issue-6 tables live apart; importing them here keeps "import storage.models" complete.
-import storage.models_ops  # noqa: E402, F401
+import storage.models_ops  # noqa: E402
+import storage.models_reports  # noqa: E402, F401
+from storage import console_models  # noqa: E402, F401

@@ -10,7 +10,17 @@ from collections.abc import Sequence
 from bot.settings import SettingsError
 
 # Each module defines register(subparsers) and sets `func` on its parser.
-COMMAND_MODULES = ("serve", "db", "tickets", "classify")
+COMMAND_MODULES = (
+    "serve",
+    "db",
+    "tickets",
+    "classify",
+    "wechat",
+    "staff",
+    "console",
+    "report",
+    "callbacks",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
