@@ -65,14 +65,17 @@ def bare_sql(engine: Engine, month: Month) -> float:
         f"GROUP BY {column}"
         for column in ("kind", "category", "subcategory", "domain", "unit_id", "channel")
     ] + [
-        "SELECT count(*) FROM tickets WHERE status = 'closed' AND closed_at >= :a "
+        # coalesce(status, '') as in handlers.kpis.is_closed: the same plan on both sides.
+        "SELECT count(*) FROM tickets WHERE coalesce(status, '') = 'closed' AND closed_at >= :a "
         "AND closed_at < :b",
         "SELECT count(*), sum(CASE WHEN status = 'closed' AND closed_at <= due_at THEN 1 "
         "ELSE 0 END) FROM tickets WHERE due_at >= :a AND due_at < :b "
         "AND status NOT IN ('rejected', 'withdrawn')",
-        "SELECT count(*) FROM tickets t WHERE t.status = 'closed' AND t.closed_at >= :a AND "
-        "t.closed_at < :b AND (t.id IN (SELECT ticket_id FROM surveys WHERE status = 'answered') "
-        "OR t.id IN (SELECT ticket_id FROM callback_tasks WHERE status = 'done'))",
+        "SELECT count(*) FROM tickets t WHERE coalesce(t.status, '') = 'closed' AND "
+        "t.closed_at >= :a AND "
+        "t.closed_at < :b AND (EXISTS (SELECT 1 FROM surveys s WHERE s.ticket_id = t.id AND "
+        "s.status = 'answered') OR EXISTS (SELECT 1 FROM callback_tasks c WHERE "
+        "c.ticket_id = t.id AND c.status = 'done'))",
         "SELECT satisfaction, count(*) FROM surveys WHERE status = 'answered' AND "
         "answered_at >= :a AND answered_at < :b GROUP BY satisfaction",
         "SELECT count(DISTINCT ticket_id) FROM ticket_events WHERE action = 'reopen' AND "
@@ -83,9 +86,14 @@ def bare_sql(engine: Engine, month: Month) -> float:
     ]
     for offset in range(12):  # the trend
         m = month.shift(-offset)
+        start, end = ts(m.start()), ts(m.end())
         statements.append(
             "SELECT category, count(*) FROM tickets WHERE created_at >= "
-            f"'{ts(m.start())}' AND created_at < '{ts(m.end())}' GROUP BY category"
+            f"'{start}' AND created_at < '{end}' GROUP BY category"
+        )
+        statements.append(
+            "SELECT count(*) FROM tickets WHERE coalesce(status, '') = 'closed' AND "
+            f"closed_at >= '{start}' AND closed_at < '{end}'"
         )
     start = time.perf_counter()
     with engine.connect() as connection:
@@ -285,11 +293,12 @@ def sample(out: Path) -> None:
         generate(engine, n=4000, end=MONTH, months=13, now=NOW, units=units, seed=2026)
         with transaction(engine) as session:
             data = build_report(session, month=MONTH, now=NOW)
-    if (out / "report.html").exists():  # only ever replace an earlier sample
-        shutil.rmtree(out)
+    # Replace an earlier sample's generated files only (the README stays).
+    for old in [*out.glob("*.csv"), *out.glob("report.*"), *out.glob("pages/page-*.png")]:
+        old.unlink()
     files = write_report(data, out)
     pages = out / "pages"
-    pages.mkdir()
+    pages.mkdir(exist_ok=True)
     if shutil.which("pdftoppm"):
         subprocess.run(
             ["pdftoppm", "-r", "80", "-png", str(files.pdf), str(pages / "page")], check=True

@@ -21,12 +21,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from handlers.kpis import is_closed
 from handlers.months import Month, MonthError, check_reportable
 from handlers.staff_actions import SUPERVISING_ROLES, ActionRefused, authorize
 from handlers.survey_policy import RATINGS
 from handlers.workdays import SHANGHAI
 from storage.complainants import read_identity
-from storage.lifecycle import Action, TicketStatus
+from storage.lifecycle import Action
 from storage.models import Ticket
 from storage.models_reports import CallbackTask
 from storage.staffing import supervising_unit
@@ -64,7 +65,7 @@ def eligible_tickets(
     rows = session.exec(
         select(Ticket.id, Ticket.ticket_no, Ticket.unit_id)
         .where(
-            Ticket.status == TicketStatus.CLOSED.value,
+            is_closed(),
             col(Ticket.closed_at) >= month.start(tz),
             col(Ticket.closed_at) < month.end(tz),
             col(Ticket.kind).in_(SAMPLED_KINDS),

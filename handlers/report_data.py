@@ -20,7 +20,7 @@ from sqlmodel import Session, col, func, select
 from handlers.callbacks import ENFORCEMENT_CATEGORIES
 from handlers.catalog import text
 from handlers.hot_spots import spot_keys
-from handlers.kpis import MonthlyKpis, Scope, monthly_kpis
+from handlers.kpis import MonthlyKpis, Scope, is_closed, monthly_kpis
 from handlers.months import Month, check_reportable, last_months
 from handlers.routing import UnitIndex
 from handlers.workdays import SHANGHAI
@@ -159,7 +159,7 @@ def trend(session: Session, month: Month, *, now: datetime, tz: ZoneInfo) -> lis
         closed = session.exec(
             select(func.count())
             .select_from(Ticket)
-            .where(Ticket.status == "closed", scope.within(Ticket.closed_at))
+            .where(is_closed(), scope.within(Ticket.closed_at))
         ).one()
         points.append(
             TrendPoint(
